@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
 from ..errors import BadInputError
@@ -79,10 +80,16 @@ def _open(path: str | os.PathLike[str]) -> fits.HDUList:
     name = os.fspath(path)
     if not Path(name).is_file():
         raise BadInputError(f"{name}: no such file")
-    try:
-        hdus = fits.open(name, memmap=False, lazy_load_hdus=False)
-    except (OSError, ValueError, TypeError, IndexError) as err:
-        raise BadInputError(f"{name}: not a readable FITS file ({err})") from err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AstropyUserWarning)
+        try:
+            hdus = fits.open(name, memmap=False, lazy_load_hdus=False)
+        except (OSError, ValueError, TypeError, IndexError) as err:
+            raise BadInputError(f"{name}: not a readable FITS file ({err})") from err
+    for warning in caught:
+        if "truncated" in str(warning.message):
+            hdus.close()
+            raise BadInputError(f"{name}: FITS file is truncated ({warning.message})")
     return hdus
 
 

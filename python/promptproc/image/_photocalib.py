@@ -45,7 +45,7 @@ class PhotoCalib:
     @property
     def zero_point(self) -> float:
         """AB magnitude of a source of one count."""
-        return NANOJANSKY_AB_ZERO_POINT + 2.5 * float(np.log10(self.njy_per_count))
+        return NANOJANSKY_AB_ZERO_POINT - 2.5 * float(np.log10(self.njy_per_count))
 
     def to_nanojansky(self, counts: np.ndarray | float) -> np.ndarray | float:
         """Convert instrumental counts to nanojansky."""
