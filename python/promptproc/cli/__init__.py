@@ -87,7 +87,13 @@ def main(argv: list[str] | None = None) -> Any:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="promptproc", standalone_mode=False)
+        # Without standalone mode click returns the code given to ``ctx.exit(code)``
+        # (or what the command returned) instead of exiting.
+        status = cli.main(args=args, prog_name="promptproc", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as err:
+        # A group run without a subcommand: show its help as it is, not squeezed on one line.
+        err.show()
+        sys.exit(err.exit_code)
     except click.exceptions.Abort:
         click.echo("promptproc: aborted", err=True)
         sys.exit(1)
@@ -103,4 +109,4 @@ def main(argv: list[str] | None = None) -> Any:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         click.echo(f"promptproc: error: {reason}", err=True)
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(status if isinstance(status, int) and not isinstance(status, bool) else 0)
