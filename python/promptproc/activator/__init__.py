@@ -1,0 +1,35 @@
+"""The worker: `process_visit`, waiting for raws, outcomes and the delivery drivers.
+
+For now: the visit outcomes and their classification (`errors`) and the
+raw wait (`raws`).
+"""
+
+from .errors import (
+    ExpiredVisit,
+    IgnorableVisit,
+    Interrupted,
+    InvalidVisit,
+    NonRetriableError,
+    NoRawsError,
+    RetriableError,
+    VisitError,
+    classify,
+    error_body,
+)
+from .raws import ArrivedRaw, RawWatcher, wait_for_raws
+
+__all__ = [
+    "ArrivedRaw",
+    "ExpiredVisit",
+    "IgnorableVisit",
+    "Interrupted",
+    "InvalidVisit",
+    "NoRawsError",
+    "NonRetriableError",
+    "RawWatcher",
+    "RetriableError",
+    "VisitError",
+    "classify",
+    "error_body",
+    "wait_for_raws",
+]
