@@ -130,3 +130,61 @@ __all__ = [
     "simulation_config",
     "storage_config",
 ]
+
+# Local repository of a worker: preload and cache, raw ingest, export, cleanup.
+from ._cache import CacheCapacity, DatasetCache
+from ._cleanup import CleanupResult, clean_visit
+from ._export import (
+    ExportConflictError,
+    ExportResult,
+    compile_patterns,
+    export_outputs,
+    output_run_name,
+)
+from ._local import LocalRepo, LocalRepoOptions
+from ._preload import MissingCalibrationError, PreloadResult, preload
+from ._raw_ingest import (
+    RAW_TRANSFER_MODES,
+    RawIngestResult,
+    RawMismatchError,
+    check_raw_header,
+    ingest_raw,
+    read_raw_header,
+)
+from ._visit_records import (
+    ONE_TO_ONE_VISIT_SYSTEM,
+    VisitRecords,
+    camera_region,
+    day_obs_timespan,
+    visit_records_from_header,
+    write_visit_records,
+)
+
+__all__ += [
+    "ONE_TO_ONE_VISIT_SYSTEM",
+    "RAW_TRANSFER_MODES",
+    "CacheCapacity",
+    "CleanupResult",
+    "DatasetCache",
+    "ExportConflictError",
+    "ExportResult",
+    "LocalRepo",
+    "LocalRepoOptions",
+    "MissingCalibrationError",
+    "PreloadResult",
+    "RawIngestResult",
+    "RawMismatchError",
+    "VisitRecords",
+    "camera_region",
+    "check_raw_header",
+    "clean_visit",
+    "compile_patterns",
+    "day_obs_timespan",
+    "export_outputs",
+    "ingest_raw",
+    "output_run_name",
+    "preload",
+    "read_raw_header",
+    "visit_records_from_header",
+    "write_visit_records",
+]
