@@ -131,3 +131,19 @@ def repo_seed_config(
     if datastore_root is not None:
         config["datastore", "root"] = datastore_root
     return config
+
+
+# --- Pipeline products (promptproc.pipetasks) ----------------------------------------------------
+
+REGION_TIME_STORAGE_CLASS = "PromptRegionTime"
+"""Storage class of `promptproc.pipetasks.RegionTime` (predicted region and time of a visit, JSON)."""
+
+ALERT_PACKETS_STORAGE_CLASS = "PromptAlertPackets"
+"""Storage class of `promptproc.pipetasks.AlertPackets` (a detector-visit's alerts, Avro container)."""
+
+__all__ += ["ALERT_PACKETS_STORAGE_CLASS", "REGION_TIME_STORAGE_CLASS"]
+
+_STORAGE_CLASSES[REGION_TIME_STORAGE_CLASS] = {"pytype": "promptproc.pipetasks.RegionTime"}
+_STORAGE_CLASSES[ALERT_PACKETS_STORAGE_CLASS] = {"pytype": "promptproc.pipetasks.AlertPackets"}
+_FORMATTERS[REGION_TIME_STORAGE_CLASS] = "promptproc.pipetasks.RegionTimeFormatter"
+_FORMATTERS[ALERT_PACKETS_STORAGE_CLASS] = "promptproc.pipetasks.AlertPacketsFormatter"
