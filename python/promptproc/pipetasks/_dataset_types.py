@@ -40,8 +40,13 @@ from lsst.daf.butler import Butler, DatasetType
 from lsst.daf.butler.registry import ConflictingDefinitionError
 
 from ..errors import ConfigurationError
-from ..repo import EXPOSURE_STORAGE_CLASS, TABLE_STORAGE_CLASS, DatasetTypeSpec
-from ..repo._config import ALERT_PACKETS_STORAGE_CLASS, REGION_TIME_STORAGE_CLASS
+from ..repo import (
+    ALERT_PACKETS_STORAGE_CLASS,
+    EXPOSURE_STORAGE_CLASS,
+    REGION_TIME_STORAGE_CLASS,
+    TABLE_STORAGE_CLASS,
+    DatasetTypeSpec,
+)
 
 __all__ = [
     "ALERT_PACKETS",

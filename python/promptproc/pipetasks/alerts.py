@@ -26,8 +26,7 @@ from lsst.pipe.base import connectionTypes as cT
 from lsst.utils.timer import timeMethod
 
 from ..image import Exposure
-from ..repo import EXPOSURE_STORAGE_CLASS
-from ..repo._config import ALERT_PACKETS_STORAGE_CLASS
+from ..repo import ALERT_PACKETS_STORAGE_CLASS, EXPOSURE_STORAGE_CLASS
 from ..tasks.alerts import AlertsConfig
 from ..tasks.alerts import run as build_packets
 from ._common import visit_facts

@@ -29,7 +29,7 @@ from lsst.sphgeom import Angle, Region
 from lsst.utils.timer import timeMethod
 
 from ..apdb import empty_table_frame, load_dia_objects, load_dia_source_history, open_apdb, table_columns
-from ..repo._config import REGION_TIME_STORAGE_CLASS
+from ..repo import REGION_TIME_STORAGE_CLASS
 from ._dataset_types import (
     DATAFRAME_STORAGE_CLASS,
     GROUP_DIMENSIONS,

@@ -6,10 +6,14 @@ repository's ``butler.yaml`` by their dotted names under ``promptproc.repo``
 """
 
 from ._bootstrap import BootstrapSummary, DatasetCount, bootstrap_sim, open_butler, simulation_config
+from ._cache import CacheCapacity, DatasetCache
+from ._cleanup import CleanupResult, clean_visit
 from ._config import (
+    ALERT_PACKETS_STORAGE_CLASS,
     CAMERA_STORAGE_CLASS,
     EXPOSURE_STORAGE_CLASS,
     RAW_STORAGE_CLASS,
+    REGION_TIME_STORAGE_CLASS,
     SKYMAP_STORAGE_CLASS,
     TABLE_STORAGE_CLASS,
     repo_seed_config,
@@ -17,6 +21,13 @@ from ._config import (
 )
 from ._create import create_central_repo, masked_url, normalize_registry_url
 from ._errors import CorruptDatasetError, RepoExistsError
+from ._export import (
+    ExportConflictError,
+    ExportResult,
+    compile_patterns,
+    export_outputs,
+    output_run_name,
+)
 from ._formatters import (
     CameraFormatter,
     ExposureDelegate,
@@ -41,6 +52,7 @@ from ._ingest import (
     setup_collections,
     shard_by_htm,
 )
+from ._local import LocalRepo, LocalRepoOptions
 from ._lookup import find_calibration, htm7_shards_for_region, refcat_shards
 from ._names import (
     CALIBRATION_TYPES,
@@ -63,9 +75,27 @@ from ._names import (
     defaults_collection,
     raw_run,
 )
+from ._preload import MissingCalibrationError, PreloadResult, preload
+from ._raw_ingest import (
+    RAW_TRANSFER_MODES,
+    RawIngestResult,
+    RawMismatchError,
+    check_raw_header,
+    ingest_raw,
+    read_raw_header,
+)
 from ._register import INSTRUMENT_CLASS_NAME, VISIT_SYSTEMS, register_instrument, register_skymap
+from ._visit_records import (
+    ONE_TO_ONE_VISIT_SYSTEM,
+    VisitRecords,
+    camera_region,
+    day_obs_timespan,
+    visit_records_from_header,
+    write_visit_records,
+)
 
 __all__ = [
+    "ALERT_PACKETS_STORAGE_CLASS",
     "CALIBRATION_TYPES",
     "CAMERA",
     "CAMERA_STORAGE_CLASS",
@@ -73,11 +103,14 @@ __all__ = [
     "EXPOSURE_STORAGE_CLASS",
     "HTM_LEVEL",
     "INSTRUMENT_CLASS_NAME",
+    "ONE_TO_ONE_VISIT_SYSTEM",
     "RAW",
     "RAW_STORAGE_CLASS",
+    "RAW_TRANSFER_MODES",
     "REFCAT",
     "REFCATS_CHAIN",
     "REFCAT_RUN",
+    "REGION_TIME_STORAGE_CLASS",
     "SKYMAP",
     "SKYMAPS_RUN",
     "SKYMAP_STORAGE_CLASS",
@@ -88,38 +121,60 @@ __all__ = [
     "UNBOUNDED_EPOCH",
     "VISIT_SYSTEMS",
     "BootstrapSummary",
+    "CacheCapacity",
     "CalibrationEpochLike",
     "CameraFormatter",
+    "CleanupResult",
     "CorruptDatasetError",
+    "DatasetCache",
     "DatasetCount",
     "DatasetTypeSpec",
+    "ExportConflictError",
+    "ExportResult",
     "ExposureDelegate",
     "ExposureFormatter",
+    "LocalRepo",
+    "LocalRepoOptions",
+    "MissingCalibrationError",
+    "PreloadResult",
     "RawImageDelegate",
     "RawImageFormatter",
+    "RawIngestResult",
+    "RawMismatchError",
     "RepoExistsError",
     "SkyMapFormatter",
+    "VisitRecords",
     "bootstrap_sim",
     "calib_collection",
     "calib_run",
+    "camera_region",
     "certify_calibrations",
+    "check_raw_header",
+    "clean_visit",
+    "compile_patterns",
     "create_central_repo",
     "dataset_type",
+    "day_obs_timespan",
     "defaults_collection",
     "deterministic_ref",
     "ensure_collection",
+    "export_outputs",
     "find_calibration",
     "htm7_shards_for_region",
     "ingest_calibration",
     "ingest_camera",
+    "ingest_raw",
     "ingest_refcat",
     "ingest_skymap",
     "ingest_template",
     "masked_url",
     "normalize_registry_url",
     "open_butler",
+    "output_run_name",
+    "preload",
     "put_dataset",
     "raw_run",
+    "read_raw_header",
     "refcat_shards",
     "register_dataset_types",
     "register_instrument",
@@ -129,62 +184,6 @@ __all__ = [
     "shard_by_htm",
     "simulation_config",
     "storage_config",
-]
-
-# Local repository of a worker: preload and cache, raw ingest, export, cleanup.
-from ._cache import CacheCapacity, DatasetCache
-from ._cleanup import CleanupResult, clean_visit
-from ._export import (
-    ExportConflictError,
-    ExportResult,
-    compile_patterns,
-    export_outputs,
-    output_run_name,
-)
-from ._local import LocalRepo, LocalRepoOptions
-from ._preload import MissingCalibrationError, PreloadResult, preload
-from ._raw_ingest import (
-    RAW_TRANSFER_MODES,
-    RawIngestResult,
-    RawMismatchError,
-    check_raw_header,
-    ingest_raw,
-    read_raw_header,
-)
-from ._visit_records import (
-    ONE_TO_ONE_VISIT_SYSTEM,
-    VisitRecords,
-    camera_region,
-    day_obs_timespan,
-    visit_records_from_header,
-    write_visit_records,
-)
-
-__all__ += [
-    "ONE_TO_ONE_VISIT_SYSTEM",
-    "RAW_TRANSFER_MODES",
-    "CacheCapacity",
-    "CleanupResult",
-    "DatasetCache",
-    "ExportConflictError",
-    "ExportResult",
-    "LocalRepo",
-    "LocalRepoOptions",
-    "MissingCalibrationError",
-    "PreloadResult",
-    "RawIngestResult",
-    "RawMismatchError",
-    "VisitRecords",
-    "camera_region",
-    "check_raw_header",
-    "clean_visit",
-    "compile_patterns",
-    "day_obs_timespan",
-    "export_outputs",
-    "ingest_raw",
-    "output_run_name",
-    "preload",
-    "read_raw_header",
     "visit_records_from_header",
     "write_visit_records",
 ]

@@ -19,9 +19,11 @@ from typing import Any
 from lsst.daf.butler import Config
 
 __all__ = [
+    "ALERT_PACKETS_STORAGE_CLASS",
     "CAMERA_STORAGE_CLASS",
     "EXPOSURE_STORAGE_CLASS",
     "RAW_STORAGE_CLASS",
+    "REGION_TIME_STORAGE_CLASS",
     "SKYMAP_STORAGE_CLASS",
     "TABLE_STORAGE_CLASS",
     "repo_seed_config",
@@ -42,6 +44,12 @@ CAMERA_STORAGE_CLASS = "PromptCamera"
 
 TABLE_STORAGE_CLASS = "ArrowAstropy"
 """The Butler's own storage class for `astropy.table.Table` (parquet)."""
+
+REGION_TIME_STORAGE_CLASS = "PromptRegionTime"
+"""Storage class of `promptproc.pipetasks.RegionTime` (predicted region and time of a visit, JSON)."""
+
+ALERT_PACKETS_STORAGE_CLASS = "PromptAlertPackets"
+"""Storage class of `promptproc.pipetasks.AlertPackets` (a detector-visit's alerts, Avro container)."""
 
 _STORAGE_CLASSES: dict[str, dict[str, Any]] = {
     EXPOSURE_STORAGE_CLASS: {
@@ -66,6 +74,8 @@ _STORAGE_CLASSES: dict[str, dict[str, Any]] = {
     },
     SKYMAP_STORAGE_CLASS: {"pytype": "promptproc.skymap.SkyMap"},
     CAMERA_STORAGE_CLASS: {"pytype": "promptproc.instrument.Instrument"},
+    REGION_TIME_STORAGE_CLASS: {"pytype": "promptproc.pipetasks.RegionTime"},
+    ALERT_PACKETS_STORAGE_CLASS: {"pytype": "promptproc.pipetasks.AlertPackets"},
     # Component types; they are never stored on their own.
     "PromptImageArray": {"pytype": "numpy.ndarray"},
     "PromptWcs": {"pytype": "astropy.wcs.WCS"},
@@ -80,6 +90,8 @@ _FORMATTERS: dict[str, str] = {
     RAW_STORAGE_CLASS: "promptproc.repo.RawImageFormatter",
     SKYMAP_STORAGE_CLASS: "promptproc.repo.SkyMapFormatter",
     CAMERA_STORAGE_CLASS: "promptproc.repo.CameraFormatter",
+    REGION_TIME_STORAGE_CLASS: "promptproc.pipetasks.RegionTimeFormatter",
+    ALERT_PACKETS_STORAGE_CLASS: "promptproc.pipetasks.AlertPacketsFormatter",
 }
 
 
@@ -131,19 +143,3 @@ def repo_seed_config(
     if datastore_root is not None:
         config["datastore", "root"] = datastore_root
     return config
-
-
-# --- Pipeline products (promptproc.pipetasks) ----------------------------------------------------
-
-REGION_TIME_STORAGE_CLASS = "PromptRegionTime"
-"""Storage class of `promptproc.pipetasks.RegionTime` (predicted region and time of a visit, JSON)."""
-
-ALERT_PACKETS_STORAGE_CLASS = "PromptAlertPackets"
-"""Storage class of `promptproc.pipetasks.AlertPackets` (a detector-visit's alerts, Avro container)."""
-
-__all__ += ["ALERT_PACKETS_STORAGE_CLASS", "REGION_TIME_STORAGE_CLASS"]
-
-_STORAGE_CLASSES[REGION_TIME_STORAGE_CLASS] = {"pytype": "promptproc.pipetasks.RegionTime"}
-_STORAGE_CLASSES[ALERT_PACKETS_STORAGE_CLASS] = {"pytype": "promptproc.pipetasks.AlertPackets"}
-_FORMATTERS[REGION_TIME_STORAGE_CLASS] = "promptproc.pipetasks.RegionTimeFormatter"
-_FORMATTERS[ALERT_PACKETS_STORAGE_CLASS] = "promptproc.pipetasks.AlertPacketsFormatter"
