@@ -33,3 +33,10 @@ __all__ = [
     "error_body",
     "wait_for_raws",
 ]
+
+from .local_driver import LocalVisitQueue, run_local
+from .process import process_visit
+from .result import PHASES, VisitResult
+from .worker import Worker
+
+__all__ += ["PHASES", "LocalVisitQueue", "VisitResult", "Worker", "process_visit", "run_local"]

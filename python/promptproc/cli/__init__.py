@@ -24,6 +24,7 @@ _COMMAND_MODULES: tuple[tuple[str, str], ...] = (
     ("promptproc.cli.repo_cmd", "repo"),
     ("promptproc.cli.apdb_cmd", "apdb"),
     ("promptproc.cli.simulate_cmd", "simulate"),
+    ("promptproc.cli.demo_cmd", "demo"),
 )
 
 
