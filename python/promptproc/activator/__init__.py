@@ -1,7 +1,11 @@
-"""The worker: `process_visit`, waiting for raws, outcomes and the delivery drivers.
+"""The worker: `process_visit`, its phases, waiting for raws, outcomes and drivers.
 
-For now: the visit outcomes and their classification (`errors`) and the
-raw wait (`raws`).
+A `Worker` is built once per process from the settings (central repository,
+local repository, raw store, notification consumer, APDB, alert sink,
+metrics); `process_visit` runs one detector-visit through the phases in
+`phases` and returns a `VisitResult`; `errors` holds the outcome classes and
+their HTTP statuses; `raws` waits for raws; `local_driver` feeds visits from
+an in-process queue (the embedded default).
 """
 
 from .errors import (
