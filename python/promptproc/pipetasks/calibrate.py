@@ -120,6 +120,9 @@ class CalibratePipeConfig(PipelineTaskConfig, pipelineConnections=CalibratePipeC
         doc="Least signal-to-noise ratio of a PSF star.", default=_DEFAULT.psf.min_snr
     )
     psf_min_stars = pex_config.Field[int](doc="Fewest PSF stars.", default=_DEFAULT.psf.min_stars)
+    do_cosmic_rays = pex_config.Field[bool](
+        doc="Find, flag (CR) and repair cosmic rays once the PSF is known.", default=_DEFAULT.do_cosmic_rays
+    )
     psf_model = pex_config.ChoiceField[str](
         doc="PSF model.",
         default=_DEFAULT.psf.model,
@@ -172,6 +175,7 @@ class CalibratePipeConfig(PipelineTaskConfig, pipelineConnections=CalibratePipeC
             psf=dataclasses.replace(
                 base.psf, min_snr=self.psf_min_snr, min_stars=self.psf_min_stars, model=self.psf_model
             ),
+            do_cosmic_rays=self.do_cosmic_rays,
             do_astrometry=self.do_astrometry,
             astrometry=dataclasses.replace(
                 base.astrometry,
@@ -286,6 +290,9 @@ class CalibratePipeTask(PipelineTask):
         summary = result.summary
         for name, value in dataclasses.asdict(summary).items():
             self.metadata[name] = value
+        if result.cosmic_rays is not None:
+            self.metadata["n_cosmic_rays"] = result.cosmic_rays.n_cosmic_rays
+            self.metadata["n_cosmic_ray_pixels"] = result.cosmic_rays.n_pixels
         return Struct(
             visit_image=result.exposure,
             visit_sources=result.sources,

@@ -91,6 +91,15 @@ class DiaPipeConfig(PipelineTaskConfig, pipelineConnections=DiaPipeConnections):
     dipole_max_separation_fwhm = pex_config.Field[float](
         doc="Largest lobe separation of a dipole, PSF FWHM.", default=_DEFAULT.dipole_max_separation_fwhm
     )
+    do_filter = pex_config.Field[bool](
+        doc="Drop sources at the edge, on masked pixels, in saturated stars' halos, fragments, "
+        "and lobes of imperfectly subtracted template sources.",
+        default=_DEFAULT.do_filter,
+    )
+    filter_edge_margin = pex_config.Field[float](
+        doc="Sources closer than this to the image boundary are dropped, pixels.",
+        default=_DEFAULT.filter.edge_margin,
+    )
     do_forced_fluxes = pex_config.Field[bool](
         doc="Measure forced PSF fluxes on the science image and the matched template.", default=True
     )
@@ -114,6 +123,8 @@ class DiaPipeConfig(PipelineTaskConfig, pipelineConnections=DiaPipeConnections):
             ),
             merge_dipoles=self.merge_dipoles,
             dipole_max_separation_fwhm=self.dipole_max_separation_fwhm,
+            do_filter=self.do_filter,
+            filter=dataclasses.replace(base.filter, edge_margin=self.filter_edge_margin),
         )
 
     def validate(self) -> None:
@@ -153,7 +164,8 @@ class DiaPipeTask(PipelineTask):
         detector : `int`
             Detector ID recorded in the catalog.
         visit_image, template_matched : `promptproc.image.Exposure`, optional
-            For the forced science and template fluxes.
+            For the forced science and template fluxes; the visit image
+            also sets the saturated stars' halos of the filter.
 
         Returns
         -------
@@ -166,6 +178,9 @@ class DiaPipeTask(PipelineTask):
         self.metadata["n_negative"] = result.n_negative
         self.metadata["n_dipoles"] = result.n_dipoles
         self.metadata["noise_scale"] = result.noise_scale
+        self.metadata["n_rejected"] = len(result.rejected)
+        for reason, count in result.rejections.items():
+            self.metadata[f"n_rejected_{reason}"] = count
         return Struct(dia_sources=result.sources)
 
     def runQuantum(

@@ -16,10 +16,13 @@ import warnings
 import numpy as np
 from scipy import fft as sfft
 from scipy.interpolate import CubicSpline
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 __all__ = [
     "BAD_PIXEL_BITS",
     "FftConvolver",
+    "connected_groups",
     "cubic_interpolation_matrix",
     "fft_convolve",
     "gather_stamps",
@@ -350,3 +353,44 @@ def grow_mask(mask: np.ndarray, half: int) -> np.ndarray:
             grown = shifted
             reach += step
     return grown
+
+
+def connected_groups(flat: np.ndarray, shape: tuple[int, int]) -> tuple[int, np.ndarray]:
+    """8-connected groups among a sparse set of pixels.
+
+    The cost grows with the number of pixels, not with the image size
+    (unlike `scipy.ndimage.label`).
+
+    Parameters
+    ----------
+    flat : `numpy.ndarray`
+        Sorted, unique flat indices (``y * width + x``) of the pixels.
+    shape : `tuple` [`int`, `int`]
+        ``(height, width)`` of the image.
+
+    Returns
+    -------
+    n_groups : `int`
+        Number of groups.
+    labels : `numpy.ndarray`
+        Group of each pixel, ``0 .. n_groups - 1``.
+    """
+    flat = np.asarray(flat, dtype=np.intp)
+    if flat.size == 0:
+        return 0, np.zeros(0, dtype=np.int32)
+    height, width = shape
+    ys, xs = np.divmod(flat, width)
+    rows, cols = [], []
+    # Half of the 8 neighbours suffice: the graph is undirected.
+    for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
+        ny, nx = ys + dy, xs + dx
+        target = ny * width + nx
+        where = np.searchsorted(flat, target)
+        ok = (nx >= 0) & (nx < width) & (ny < height) & (where < flat.size)
+        ok[ok] &= flat[where[ok]] == target[ok]
+        rows.append(np.flatnonzero(ok))
+        cols.append(where[ok])
+    row, col = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(row.size, dtype=np.int8), (row, col)), shape=(flat.size, flat.size))
+    n_groups, labels = connected_components(graph, directed=False)
+    return int(n_groups), labels.astype(np.int32)

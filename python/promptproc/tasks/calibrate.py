@@ -8,10 +8,14 @@ Steps, on an ISR-processed exposure (electrons):
 3. background measured again with the footprints masked (second pass,
    `CalibrateConfig.background_passes`), replacing the first;
 4. measurement with the first-guess PSF, PSF estimation from the isolated
-   bright stars, measurement again with the new PSF;
-5. astrometric fit against the reference catalog (new WCS, ``ra``/``dec``
+   bright stars (the size clip keeps cosmic rays out);
+5. cosmic rays found with that PSF, interpolated over and flagged ``CR``
+   (`CosmicRayTask`, `CalibrateConfig.do_cosmic_rays`); detections whose
+   peak pixel was a cosmic ray are dropped;
+6. measurement again with the new PSF, on the repaired image;
+7. astrometric fit against the reference catalog (new WCS, ``ra``/``dec``
    of every source);
-6. photometric zero point from the matched stars (`PhotoCalib`, fluxes in nJy).
+8. photometric zero point from the matched stars (`PhotoCalib`, fluxes in nJy).
 
 A step that cannot give a trustworthy answer raises `CalibrationFailure`
 naming the step and the reason.  Pixel convention: ``image[y, x]``, 0-based,
@@ -28,6 +32,7 @@ from astropy.table import Table
 from ..image import Exposure, ImagePsf, PhotoCalib
 from .astrometry import AstrometryConfig, AstrometryResult, AstrometryTask, pixel_scale_arcsec
 from .background import BackgroundConfig, BackgroundResult, estimate_background
+from .cosmic_rays import CosmicRayConfig, CosmicRayResult, CosmicRayTask
 from .detection import DetectionConfig, DetectionTask
 from .errors import CalibrationFailure
 from .measurement import MeasurementConfig, MeasurementTask
@@ -53,6 +58,8 @@ class CalibrateConfig:
         Source measurement.
     psf : `PsfEstimateConfig`
         PSF estimation.
+    cosmic_rays : `CosmicRayConfig`
+        Cosmic-ray detection and repair.
     astrometry : `AstrometryConfig`
         WCS fit.
     photometry : `PhotometryConfig`
@@ -62,6 +69,8 @@ class CalibrateConfig:
         detected sources masked.
     initial_fwhm_arcsec : `float`
         Seeing guess when the exposure carries no PSF, arcseconds.
+    do_cosmic_rays : `bool`
+        Find, flag and repair cosmic rays once the PSF is known.
     do_astrometry : `bool`
         Fit the WCS (else keep the input WCS).
     do_photometry : `bool`
@@ -72,10 +81,12 @@ class CalibrateConfig:
     detection: DetectionConfig = field(default_factory=lambda: DetectionConfig(variance_mode="median"))
     measurement: MeasurementConfig = field(default_factory=MeasurementConfig)
     psf: PsfEstimateConfig = field(default_factory=PsfEstimateConfig)
+    cosmic_rays: CosmicRayConfig = field(default_factory=CosmicRayConfig)
     astrometry: AstrometryConfig = field(default_factory=AstrometryConfig)
     photometry: PhotometryConfig = field(default_factory=PhotometryConfig)
     background_passes: int = 2
     initial_fwhm_arcsec: float = 1.0
+    do_cosmic_rays: bool = True
     do_astrometry: bool = True
     do_photometry: bool = True
 
@@ -146,8 +157,10 @@ class CalibrateResult:
     Attributes
     ----------
     exposure : `Exposure`
-        Background-subtracted exposure with ``DETECTED`` mask, fitted WCS,
-        PSF and photometric calibration; summary cards in its metadata.
+        Background-subtracted exposure with ``DETECTED`` (and ``CR``) mask,
+        cosmic rays interpolated over, fitted WCS, PSF and photometric
+        calibration; summary cards in its metadata (``CRNUM``, ``CRNPIX``:
+        cosmic rays and their pixels).
     sources : `astropy.table.Table`
         `MeasurementTask` columns plus ``ra``, ``dec`` (degrees) and, with a
         zero point, ``psfFlux``, ``psfFluxErr``, ``apFlux``, ``apFluxErr``
@@ -158,6 +171,8 @@ class CalibrateResult:
         The subtracted background model.
     psf : `PsfEstimateResult`
         PSF estimation details.
+    cosmic_rays : `CosmicRayResult` or `None`
+        Cosmic rays found (`None` with ``do_cosmic_rays`` off).
     astrometry : `AstrometryResult` or `None`
         WCS fit details.
     photometry : `PhotometryResult` or `None`
@@ -169,6 +184,7 @@ class CalibrateResult:
     summary: CalibrationSummary
     background: BackgroundResult
     psf: PsfEstimateResult
+    cosmic_rays: CosmicRayResult | None
     astrometry: AstrometryResult | None
     photometry: PhotometryResult | None
 
@@ -246,7 +262,17 @@ class CalibrateTask:
         first = measure.run(work, detection.peaks, psf0)
         psf_result = PsfEstimateTask(config.psf).run(work, first)
         work.psf = psf_result.psf
-        sources = measure.run(work, detection.peaks, psf_result.psf)
+        # From here on the variance is the output's own copy: cosmic rays are repaired in place.
+        work.variance = exposure.variance.copy()
+        peaks = detection.peaks
+        cosmic_rays = None
+        if config.do_cosmic_rays:
+            cosmic_rays = CosmicRayTask(config.cosmic_rays).run(work, psf_result.psf, in_place=True)
+            on_cosmic_ray = cosmic_rays.cosmic_rays[np.asarray(peaks["peak_y"]), np.asarray(peaks["peak_x"])]
+            if on_cosmic_ray.any():
+                peaks = peaks[~on_cosmic_ray]
+                peaks["id"] = np.arange(len(peaks), dtype=np.int64)
+        sources = measure.run(work, peaks, psf_result.psf)
         wcs = exposure.wcs
         astrometry = None
         sources["astrom_matched"] = np.zeros(len(sources), dtype=bool)
@@ -289,10 +315,13 @@ class CalibrateTask:
         metadata = exposure.metadata.copy()
         for key, (value, comment) in summary.to_metadata().items():
             metadata[key] = (value if np.isfinite(value) else None, comment)
+        if cosmic_rays is not None:
+            metadata["CRNUM"] = (cosmic_rays.n_cosmic_rays, "cosmic rays repaired")
+            metadata["CRNPIX"] = (cosmic_rays.n_pixels, "pixels flagged CR")
         output = Exposure(
             image=work.image,
-            mask=detection.mask,
-            variance=exposure.variance.copy(),
+            mask=work.mask,
+            variance=work.variance,
             wcs=wcs.deepcopy() if wcs is not None else None,
             psf=psf_result.psf,
             photo_calib=photo_calib,
@@ -305,6 +334,7 @@ class CalibrateTask:
             summary=summary,
             background=background,
             psf=psf_result,
+            cosmic_rays=cosmic_rays,
             astrometry=astrometry,
             photometry=photometry,
         )

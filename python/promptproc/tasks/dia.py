@@ -19,6 +19,13 @@
    positions to ``ra``/``dec`` with its WCS; forced PSF fluxes on the
    science image (``scienceFlux``) and on the matched template
    (``templateFlux``) when given.
+5. **Filter** (`DiaConfig.do_filter`, `DiaFilterTask`): sources at the
+   image edge, on masked pixels, in the halos of saturated stars,
+   fragments of brighter sources split off by masked pixels, and the
+   opposite-sign lobes of imperfectly subtracted template sources are
+   dropped; they are returned apart (`DiaResult.rejected`, with the reason) and
+   counted per reason (`DiaResult.rejections`), so they reach neither the
+   APDB nor the alerts.
 
 Columns are named as in the APDB ``DiaSource`` table where one exists.
 Pixel convention: ``image[y, x]``, 0-based, centres at integer coordinates.
@@ -35,6 +42,7 @@ from scipy.spatial import cKDTree
 from ..image import Exposure
 from .astrometry import pixel_scale_arcsec
 from .detection import DetectionConfig, DetectionTask
+from .filter import REASON_DTYPE, REJECTION_REASONS, DiaFilterConfig, DiaFilterTask
 from .measurement import MeasurementConfig, MeasurementTask, forced_psf_flux, psf_moments
 
 __all__ = ["DiaConfig", "DiaResult", "DiaTask"]
@@ -64,12 +72,18 @@ class DiaConfig:
         Merge adjacent positive/negative pairs into one dipole source.
     dipole_max_separation_fwhm : `float`
         Largest lobe separation of a dipole, PSF FWHM.
+    do_filter : `bool`
+        Drop the sources the difference cannot vouch for (`DiaFilterTask`).
+    filter : `DiaFilterConfig`
+        What is dropped.
     """
 
     detection: DetectionConfig = field(default_factory=_default_detection)
     measurement: MeasurementConfig = field(default_factory=MeasurementConfig)
     merge_dipoles: bool = True
     dipole_max_separation_fwhm: float = 2.0
+    do_filter: bool = True
+    filter: DiaFilterConfig = field(default_factory=DiaFilterConfig)
 
 
 @dataclass
@@ -86,6 +100,12 @@ class DiaResult:
         Dipole sources (each from one positive and one negative peak).
     noise_scale : `float`
         Factor the significance image was divided by.
+    rejected : `astropy.table.Table`
+        Sources dropped by the filter, with the same columns plus
+        ``reason`` (empty without filtering).
+    rejections : `dict` [`str`, `int`]
+        Sources dropped per reason (every reason of
+        `~promptproc.tasks.filter.REJECTION_REASONS`, zeros without filtering).
     """
 
     sources: Table
@@ -93,6 +113,8 @@ class DiaResult:
     n_negative: int
     n_dipoles: int
     noise_scale: float
+    rejected: Table
+    rejections: dict[str, int]
 
 
 def _pair_dipoles(
@@ -149,9 +171,11 @@ class DiaTask:
         difference : `Exposure`
             Difference image (science counts) with PSF, WCS and PhotoCalib.
         science : `Exposure`, optional
-            The science exposure, for ``scienceFlux``.
+            The science exposure, for ``scienceFlux`` and the saturated
+            stars' halos of the filter.
         matched_template : `Exposure`, optional
-            The template as subtracted, for ``templateFlux``.
+            The template as subtracted, for ``templateFlux`` (which the
+            filter's subtraction-residual test needs).
         band : `str`, optional
             Band; by default the difference's ``visit_info.band``.
         detector : `int`
@@ -160,8 +184,8 @@ class DiaTask:
         Returns
         -------
         result : `DiaResult`
-            The sources.  Table columns (fluxes in nJy, positions in pixels
-            and degrees):
+            The sources the filter keeps.  Table columns (fluxes in nJy,
+            positions in pixels and degrees):
 
             ``visit``, ``detector``, ``band``, ``midpointMjdTai``,
             ``x``, ``y``, ``xErr``, ``yErr``, ``ra``, ``dec``, ``raErr``,
@@ -252,12 +276,20 @@ class DiaTask:
             table["psfChi2"][dipole] = forced["chi2"]
             table["psfNdata"][dipole] = forced["ndata"]
         result = self._finish(table, difference, science, matched_template, band, detector, psf)
+        rejected = result[:0].copy()
+        rejected["reason"] = np.zeros(0, dtype=REASON_DTYPE)
+        rejections = dict.fromkeys(REJECTION_REASONS, 0)
+        if config.do_filter:
+            filtered = DiaFilterTask(config.filter).run(result, difference, science)
+            result, rejected, rejections = filtered.sources, filtered.rejected, filtered.counts
         return DiaResult(
             sources=result,
             n_positive=detection.n_positive,
             n_negative=detection.n_negative,
             n_dipoles=len(pairs),
             noise_scale=detection.noise_scale,
+            rejected=rejected,
+            rejections=rejections,
         )
 
     @staticmethod

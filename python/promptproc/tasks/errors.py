@@ -18,7 +18,8 @@ class CalibrationFailure(PromptprocError):  # noqa: N818 (the name the pipeline 
     Parameters
     ----------
     step : `str`
-        ``"background"``, ``"psf"``, ``"astrometry"`` or ``"photometry"``.
+        ``"background"``, ``"psf"``, ``"cosmic_rays"``, ``"astrometry"`` or
+        ``"photometry"``.
     reason : `str`
         What went wrong, with the numbers that show it.
     """
