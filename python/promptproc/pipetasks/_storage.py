@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -249,14 +249,13 @@ class _BytesFormatter(FormatterV2):
     can_read_from_uri = True
     unsupported_parameters = None
     _WHAT: ClassVar[str] = "object"
-
-    def _from_bytes(self, data: bytes) -> Any:
-        raise NotImplementedError
+    # Each subclass names the function that rebuilds its object from the file's bytes.
+    _READER: ClassVar[Callable[[bytes], Any]]
 
     def read_from_uri(self, uri: ResourcePath, component: str | None = None, expected_size: int = -1) -> Any:
         data = uri.read()
         try:
-            return self._from_bytes(data)
+            return type(self)._READER(data)
         except BadInputError as err:
             name = self.dataset_ref.datasetType.name
             raise CorruptDatasetError(f"cannot read {name} ({self._WHAT}): {uri}: {err}") from err
@@ -268,9 +267,7 @@ class RegionTimeFormatter(_BytesFormatter):
     default_extension = ".json"
     supported_extensions = frozenset({".json"})
     _WHAT = "region and time"
-
-    def _from_bytes(self, data: bytes) -> Any:
-        return RegionTime.from_json(data)
+    _READER = RegionTime.from_json
 
     def to_bytes(self, in_memory_dataset: Any) -> bytes:
         return in_memory_dataset.to_json().encode()
@@ -282,9 +279,7 @@ class AlertPacketsFormatter(_BytesFormatter):
     default_extension = ".avro"
     supported_extensions = frozenset({".avro"})
     _WHAT = "alert packets"
-
-    def _from_bytes(self, data: bytes) -> Any:
-        return AlertPackets.from_bytes(data)
+    _READER = AlertPackets.from_bytes
 
     def to_bytes(self, in_memory_dataset: Any) -> bytes:
         return in_memory_dataset.to_bytes()

@@ -18,7 +18,7 @@ the caller unchanged.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -222,14 +222,13 @@ class _JsonFormatter(FormatterV2):
     can_read_from_uri = True
     unsupported_parameters = None
     _WHAT: ClassVar[str] = "object"
-
-    def _from_json(self, text: bytes) -> Any:
-        raise NotImplementedError
+    # Each subclass names the ``from_json`` that rebuilds its object.
+    _READER: ClassVar[Callable[[bytes], Any]]
 
     def read_from_uri(self, uri: ResourcePath, component: str | None = None, expected_size: int = -1) -> Any:
         data = uri.read()
         try:
-            return self._from_json(data)
+            return type(self)._READER(data)
         except (BadInputError, UnicodeDecodeError) as err:
             raise _corrupt(self, str(uri), err, self._WHAT) from err
 
@@ -241,15 +240,11 @@ class SkyMapFormatter(_JsonFormatter):
     """Read and write `~promptproc.skymap.SkyMap` as JSON."""
 
     _WHAT = "sky map"
-
-    def _from_json(self, text: bytes) -> Any:
-        return SkyMap.from_json(text)
+    _READER = SkyMap.from_json
 
 
 class CameraFormatter(_JsonFormatter):
     """Read and write `~promptproc.instrument.Instrument` (the ``camera``) as JSON."""
 
     _WHAT = "camera"
-
-    def _from_json(self, text: bytes) -> Any:
-        return Instrument.from_json(text)
+    _READER = Instrument.from_json
